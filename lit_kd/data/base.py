@@ -6,10 +6,31 @@ import torch
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities.types import EVAL_DATALOADERS, TRAIN_DATALOADERS
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from lit_kd.data.datasets import collate
 from lit_kd.data.transforms import normalize, random_horizontal_flip, random_translate
+
+
+class EpochSeededRandomSampler(RandomSampler):
+    """A random order that depends only on the global seed and the epoch.
+
+    Lightning calls ``set_epoch`` at every epoch, a resumed run included, so it replays the order an uninterrupted
+    run would see. Being a ``RandomSampler``, it is replaced by Lightning's ``DistributedSampler`` (itself seeded
+    by epoch) under DDP.
+    """
+
+    def __init__(self, data_source: Dataset) -> None:
+        super().__init__(data_source)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):  # type: ignore[override]
+        seed = (torch.initial_seed() * 1_000_003 + self.epoch) % 2**63
+        generator = torch.Generator().manual_seed(seed)
+        return iter(torch.randperm(len(self.data_source), generator=generator).tolist())
 
 
 def check_int(name: str, value: Any, minimum: int) -> None:
@@ -59,8 +80,8 @@ class ClassificationDataModule(LightningDataModule):
                 in-memory path.
             in_memory: batched on-device preprocessing (fast, see the class docstring); False selects per-sample
                 transforms.
-            seed: seed of the train/validation split (not of shuffling or augmentation, which follow the global RNG
-                that ``seed_everything`` sets).
+            seed: seed of the train/validation split. Shuffling follows the global seed (``seed_everything``)
+                and the epoch; augmentation follows the global RNG.
         """
         super().__init__()
         check_int("batch_size", batch_size, 1)
@@ -113,10 +134,13 @@ class ClassificationDataModule(LightningDataModule):
         """
         options = dict(
             batch_size=self.batch_size,
-            shuffle=train,
+            sampler=EpochSeededRandomSampler(dataset) if train else None,
             num_workers=self.num_workers,
             collate_fn=collate,
             persistent_workers=self.num_workers > 0,
+            # Its own generator, so iterating a loader (sanity checks included) never draws from the global RNG
+            # that dropout and augmentation use: a resumed run then replays the same random numbers.
+            generator=torch.Generator().manual_seed(torch.initial_seed() % 2**63),
         )
         options.update(kwargs)
         return DataLoader(dataset, **options)
