@@ -152,3 +152,14 @@ def test_conv_kaiming_init():
     conv = model.layer3[0].conv2
     fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
     assert conv.weight.std().item() == pytest.approx((2.0 / fan_out) ** 0.5, rel=0.05)
+
+
+def test_torchvision_model_by_name():
+    from lit_kd.models import TorchvisionModel
+
+    model = TorchvisionModel("resnet18", num_classes=7)
+    assert model.num_classes == 7
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 7)
+    assert TorchvisionModel("mobilenet_v3_small").num_classes == 1000
+    with pytest.raises(ValueError, match="`name` 'resnet19' is not a torchvision classification model"):
+        TorchvisionModel("resnet19")
