@@ -68,6 +68,9 @@ def test_class_incremental_masks_unseen_classes():
     module.num_seen_tasks.fill_(2)
     masked = module.masked_logits(torch.randn(3, 10), torch.zeros(3, dtype=torch.long))
     assert torch.isfinite(masked[:, :4]).all() and torch.isinf(masked[:, 4:]).all()
+    probs = module.predict_step((torch.randn(3, 1, 8, 8), None, None, torch.zeros(3, dtype=torch.long)), 0)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(3))
+    assert (probs[:, 4:] == 0).all()
 
 
 def test_task_il_loss_reaches_only_the_current_head(tmp_path):
