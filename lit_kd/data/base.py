@@ -8,7 +8,7 @@ from lightning.pytorch.utilities.types import EVAL_DATALOADERS, TRAIN_DATALOADER
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from lit_kd.data.datasets import collate
+from lit_kd.data.datasets import InMemoryDataset, collate
 from lit_kd.data.transforms import normalize, random_horizontal_flip, random_translate
 
 
@@ -45,7 +45,8 @@ class ClassificationDataModule(LightningDataModule):
     * ``inputs``: float ``(N, C, H, W)``, normalised; ``targets``: int64 ``(N,)``; ``indices``: int64 ``(N,)``, the
       position of each sample in its split's dataset (``train_dataset``, ``val_dataset`` or ``test_dataset``).
     * In-memory path (``in_memory=True``): the splits are :class:`~lit_kd.data.InMemoryDataset` s of raw pixels, a
-      batch is fetched with one indexing operation, and scaling to ``[0, 1]``, train-time augmentation and
+      batch is fetched with one indexing operation (on the GPU when training on one with ``num_workers=0``: the
+      inputs are moved there at setup), and scaling to ``[0, 1]``, train-time augmentation and
       normalisation run batched on the device in :meth:`on_after_batch_transfer`. This hook only runs when the
       datamodule is given to the Trainer (``trainer.fit(model, datamodule=dm)``); elsewhere call
       :meth:`preprocess` on the raw inputs.
@@ -117,6 +118,17 @@ class ClassificationDataModule(LightningDataModule):
             self._setup_datasets()
             self._stats_cache.clear()
             self._is_setup = True
+        self._move_to_accelerator()
+
+    def _move_to_accelerator(self) -> None:
+        # With the data on the GPU a batch is one gather there: no host-to-device copy per step. Inputs only (the
+        # targets stay on the host for index bookkeeping), and only in-process: workers cannot share CUDA tensors.
+        device = self.trainer.strategy.root_device if self.trainer is not None else None
+        if not self.in_memory or self.num_workers > 0 or device is None or device.type != "cuda":
+            return
+        for dataset in (self.train_dataset, self.val_dataset, self.test_dataset):
+            if isinstance(dataset, InMemoryDataset):
+                dataset.inputs = dataset.inputs.to(device)
 
     def _split(self, name: str) -> Optional[Dataset]:
         self.setup()

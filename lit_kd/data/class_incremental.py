@@ -128,6 +128,7 @@ class ClassIncrementalDataModule(LightningDataModule):
         self.dataset.prepare_data()
 
     def setup(self, stage: Optional[str] = None) -> None:
+        self.dataset.trainer = self.trainer  # so that it can place its tensors on the accelerator
         self.dataset.setup(stage)
         if stage == "fit" and self.trainer is not None:
             expected = self.num_tasks * self.epochs_per_task
