@@ -36,9 +36,17 @@ def load_state_dict(path: Union[str, Path], prefix: Optional[str] = None) -> dic
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        # torch reports both refused objects and plain garbage as UnpicklingError; only the first is unsafe.
+        lines = [line.strip() for line in str(err).splitlines()]
+        refused = next((line for line in lines if "GLOBAL" in line), None)  # the object it would have to build
+        reason = refused or next((line for line in lines if "Unsupported" in line), str(err))
+        if refused is None:
+            raise ValueError(
+                f"'{path}' is not a readable PyTorch checkpoint (truncated or corrupt?): {reason}"
+            ) from None
         raise ValueError(
             f"refusing to load '{path}': it holds objects that only a full (unsafe) unpickling could build, which "
-            f"can run arbitrary code. lit-kd only loads tensors (weights_only=True). Details: {err}"
+            f"can run arbitrary code. lit-kd only loads tensors (weights_only=True). Details: {reason}"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
         raise ValueError(f"'{path}' is not a readable PyTorch checkpoint (truncated or corrupt?): {err}") from None

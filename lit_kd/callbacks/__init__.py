@@ -1,4 +1,5 @@
 from lit_kd.callbacks.continual import ContinualMetrics
 from lit_kd.callbacks.distillation import DistillationMonitor
+from lit_kd.callbacks.rng import RNGStateCheckpoint
 
-__all__ = ["ContinualMetrics", "DistillationMonitor"]
+__all__ = ["ContinualMetrics", "DistillationMonitor", "RNGStateCheckpoint"]

@@ -43,6 +43,9 @@ class ContinualMetrics(Callback):
         if matrix is None or trainer.sanity_checking or not pl_module.is_task_end():
             return
         done = pl_module.current_task + 1
+        # On every rank: under DDP `trainer.log_dir` broadcasts rank zero's path, a collective that would hang if
+        # only rank zero asked for it.
+        log_dir = trainer.log_dir
         report: dict[str, Any] = {"tasks_done": done, "epoch": trainer.current_epoch}
         for prefix in ("", "head_"):
             R = getattr(pl_module, f"{prefix}accuracy_matrix", None)
@@ -57,11 +60,11 @@ class ContinualMetrics(Callback):
                 if isinstance(logger, TensorBoardLogger):
                     image = accuracy_matrix_image(R)
                     logger.experiment.add_image(f"continual/{prefix}accuracy_matrix", image, done, dataformats="CHW")
-            if trainer.is_global_zero and trainer.log_dir is not None:
-                self._write_csv(os.path.join(trainer.log_dir, f"{prefix}accuracy_matrix.csv"), R)
-        if trainer.is_global_zero and trainer.log_dir is not None:
-            os.makedirs(trainer.log_dir, exist_ok=True)
-            with open(os.path.join(trainer.log_dir, "continual_metrics.json"), "w") as f:
+            if trainer.is_global_zero and log_dir is not None:
+                self._write_csv(os.path.join(log_dir, f"{prefix}accuracy_matrix.csv"), R)
+        if trainer.is_global_zero and log_dir is not None:
+            os.makedirs(log_dir, exist_ok=True)
+            with open(os.path.join(log_dir, "continual_metrics.json"), "w") as f:
                 json.dump(report, f, indent=2)
 
     @staticmethod
