@@ -9,6 +9,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 import lit_kd  # noqa: F401  (registers lit-kd's classes so configs may use short class names)
 from lit_kd.callbacks import ContinualMetrics, DistillationMonitor, RNGStateCheckpoint
+from lit_kd.teacher import UNSAFE_PICKLE, describe_load_error
 
 
 class LitKDCLI(LightningCLI):
@@ -91,19 +92,15 @@ class LitKDCLI(LightningCLI):
 
 def _raise_checkpoint_error(ckpt: Optional[str], err: Exception) -> None:
     """Re-raise a failure to read ``--ckpt_path`` as a message that names it; anything else unchanged."""
-    # torch's messages are a page of advice that never names the file; keep the line that says what failed.
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [repr(err)]
-    refused = next((line for line in lines if "GLOBAL" in line), None)
-    if isinstance(err, pickle.UnpicklingError) and refused is not None:
+    unsafe, reason = describe_load_error(err)
+    if unsafe:
         raise SystemExit(
-            f"lit-kd: error: refusing to load `--ckpt_path {ckpt}`: it holds objects that only a full (unsafe) "
-            "unpickling could build, which can run arbitrary code. lit-kd loads checkpoints with weights_only=True; "
-            f"pass `--weights_only false` only for a file you trust completely. Details: {refused}"
+            f"lit-kd: error: refusing to load `--ckpt_path {ckpt}`: {UNSAFE_PICKLE}; pass `--weights_only false` "
+            f"only for a file you trust completely. Details: {reason}"
         ) from err
-    if ckpt is not None and (not isinstance(err, RuntimeError) or "PytorchStreamReader" in lines[0]):
+    if ckpt is not None and (not isinstance(err, RuntimeError) or "PytorchStreamReader" in reason):
         raise SystemExit(
-            f"lit-kd: error: `--ckpt_path {ckpt}` is not a readable PyTorch checkpoint (truncated or corrupt?): "
-            f"{next((line for line in lines if 'Unsupported' in line), lines[0])}"
+            f"lit-kd: error: `--ckpt_path {ckpt}` is not a readable PyTorch checkpoint (truncated or corrupt?): {reason}"
         ) from err
     raise err
 

@@ -15,6 +15,10 @@ from torch import Tensor, nn
 # State-dict prefixes of lit-kd's own LightningModules, tried in this order when reading a Lightning checkpoint:
 # a ClassifierModule stores `model.*`, a KDModule `student.*` (a distilled student can teach the next one).
 MODULE_PREFIXES = ("model.", "student.")
+UNSAFE_PICKLE = (
+    "it holds objects that only a full (unsafe) unpickling could build, which can run arbitrary code. lit-kd only "
+    "loads tensors (weights_only=True)"
+)
 
 
 def load_state_dict(path: Union[str, Path], prefix: Optional[str] = None) -> dict[str, Tensor]:
@@ -35,21 +39,11 @@ def load_state_dict(path: Union[str, Path], prefix: Optional[str] = None) -> dic
         raise FileNotFoundError(f"checkpoint file not found: '{path}'")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        # torch reports both refused objects and plain garbage as UnpicklingError; only the first is unsafe.
-        lines = [line.strip() for line in str(err).splitlines()]
-        refused = next((line for line in lines if "GLOBAL" in line), None)  # the object it would have to build
-        reason = refused or next((line for line in lines if "Unsupported" in line), str(err))
-        if refused is None:
-            raise ValueError(
-                f"'{path}' is not a readable PyTorch checkpoint (truncated or corrupt?): {reason}"
-            ) from None
-        raise ValueError(
-            f"refusing to load '{path}': it holds objects that only a full (unsafe) unpickling could build, which "
-            f"can run arbitrary code. lit-kd only loads tensors (weights_only=True). Details: {reason}"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        raise ValueError(f"'{path}' is not a readable PyTorch checkpoint (truncated or corrupt?): {err}") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        unsafe, reason = describe_load_error(err)
+        if unsafe:
+            raise ValueError(f"refusing to load '{path}': {UNSAFE_PICKLE}. Details: {reason}") from None
+        raise ValueError(f"'{path}' is not a readable PyTorch checkpoint (truncated or corrupt?): {reason}") from None
     if not isinstance(obj, dict):
         raise ValueError(f"'{path}' holds a {type(obj).__name__}, not a state_dict or a Lightning checkpoint")
     state = obj.get("state_dict", obj)
@@ -66,6 +60,18 @@ def load_state_dict(path: Union[str, Path], prefix: Optional[str] = None) -> dic
         f"Lightning checkpoint '{path}' has no weights under the prefix(es) {list(prefixes)}; "
         f"its keys start with {sorted({k.split('.')[0] + '.' for k in state})}"
     )
+
+
+def describe_load_error(err: Exception) -> tuple[bool, str]:
+    """Whether a ``torch.load(..., weights_only=True)`` failure refused an unsafe object (rather than met a
+    truncated or corrupt file), and the one line of torch's message that says what failed."""
+    # torch raises UnpicklingError both for refused objects and for garbage, with a page of advice around the
+    # line that matters and without the file's name.
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [repr(err)]
+    refused = next((line for line in lines if "GLOBAL" in line), None)  # the object it would have to build
+    if isinstance(err, pickle.UnpicklingError) and refused is not None:
+        return True, refused
+    return False, next((line for line in lines if "Unsupported" in line), lines[0])
 
 
 def load_weights(model: nn.Module, path: Union[str, Path], prefix: Optional[str] = None) -> nn.Module:
