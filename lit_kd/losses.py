@@ -22,7 +22,7 @@ DISTANCES = ("kl", "soft_ce", "mse")
 
 def soft_targets(logits: Tensor, temperature: float = 1.0) -> Tensor:
     """Class probabilities ``softmax(logits / T)`` along the last dimension, in float32."""
-    _check_temperature(temperature)
+    check_temperature(temperature)
     return F.softmax(logits.float() / temperature, dim=-1)
 
 
@@ -49,8 +49,7 @@ def soft_target_loss(
     Returns:
         A float32 scalar: the mean over the batch (and over the unmasked positions of sequence logits).
     """
-    if distance not in DISTANCES:
-        raise ValueError(f"`distance` must be one of {DISTANCES}, got {distance!r}")
+    check_distance(distance)
     if student_logits.shape != teacher_logits.shape:
         raise ValueError(
             f"student and teacher logits differ in shape: {tuple(student_logits.shape)} vs "
@@ -58,7 +57,7 @@ def soft_target_loss(
         )
     if student_logits.dim() not in (2, 3):
         raise ValueError(f"logits must be (N, C) or (N, L, C), got shape {tuple(student_logits.shape)}")
-    _check_temperature(temperature)
+    check_temperature(temperature)
     s = student_logits.float()
     t = teacher_logits.detach().float()
     if distance == "mse":
@@ -105,6 +104,13 @@ def _masked_mean(values: Tensor, mask: Optional[Tensor]) -> Tensor:
     return (values * mask).sum() / mask.sum().clamp_min(1.0)
 
 
-def _check_temperature(temperature: float) -> None:
+def check_temperature(temperature: float) -> None:
+    """Raise ``ValueError`` naming ``temperature`` unless it is > 0 (modules call it at construction)."""
     if not temperature > 0:
         raise ValueError(f"`temperature` must be > 0, got {temperature}")
+
+
+def check_distance(distance: str) -> None:
+    """Raise ``ValueError`` naming ``distance`` unless it is one of ``DISTANCES``."""
+    if distance not in DISTANCES:
+        raise ValueError(f"`distance` must be one of {DISTANCES}, got {distance!r}")

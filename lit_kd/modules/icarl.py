@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
-from lit_kd.losses import sigmoid_distillation_loss, soft_target_loss
+from lit_kd.losses import check_temperature, sigmoid_distillation_loss, soft_target_loss
 from lit_kd.memory import ExemplarMemory, herding_selection
 from lit_kd.modules.continual import ContinualModule, TaskAccuracy
 
@@ -57,8 +57,7 @@ class ICaRLModule(ContinualModule):
         """
         if loss not in ("bce", "ce_kd"):
             raise ValueError(f"`loss` must be 'bce' or 'ce_kd', got {loss!r}")
-        if not temperature > 0:
-            raise ValueError(f"`temperature` must be > 0, got {temperature}")
+        check_temperature(temperature)
         if not distillation_weight >= 0:
             raise ValueError(f"`distillation_weight` must be >= 0, got {distillation_weight}")
         for attribute in ("forward_features", "head"):

@@ -8,7 +8,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from lit_kd.losses import DISTANCES, Distance, soft_target_loss
+from lit_kd.losses import Distance, check_distance, check_temperature, soft_target_loss
 from lit_kd.modules.base import BaseModule, check_num_classes
 from lit_kd.modules.cache import TeacherOutputCache
 from lit_kd.teacher import freeze, load_weights
@@ -58,12 +58,10 @@ class KDModule(BaseModule):
                 and reuse them in later epochs. Only correct without training augmentation, so it is refused
                 when the datamodule augments its training inputs.
         """
-        if not temperature > 0:
-            raise ValueError(f"`temperature` must be > 0, got {temperature}")
+        check_temperature(temperature)
         if not 0.0 <= distillation_weight <= 1.0:
             raise ValueError(f"`distillation_weight` must be in [0, 1], got {distillation_weight}")
-        if distance not in DISTANCES:
-            raise ValueError(f"`distance` must be one of {DISTANCES}, got {distance!r}")
+        check_distance(distance)
         super().__init__(student, num_classes, optimizer, lr_scheduler)
         check_num_classes(teacher, self.num_classes, "the teacher", against="the student")
         if teacher_checkpoint is not None:

@@ -6,7 +6,7 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
-from lit_kd.losses import DISTANCES, Distance, soft_target_loss
+from lit_kd.losses import Distance, check_distance, check_temperature, soft_target_loss
 from lit_kd.modules.continual import ContinualModule, Scenario
 
 
@@ -42,12 +42,10 @@ class LwFModule(ContinualModule):
             optimizer: optimizer factory, called with the model's parameters.
             lr_scheduler: optional learning-rate scheduler factory.
         """
-        if not temperature > 0:
-            raise ValueError(f"`temperature` must be > 0, got {temperature}")
+        check_temperature(temperature)
         if not distillation_weight >= 0:
             raise ValueError(f"`distillation_weight` must be >= 0, got {distillation_weight}")
-        if distance not in DISTANCES:
-            raise ValueError(f"`distance` must be one of {DISTANCES}, got {distance!r}")
+        check_distance(distance)
         super().__init__(model, scenario, num_classes, optimizer, lr_scheduler)
         self.temperature = temperature
         self.distillation_weight = distillation_weight
