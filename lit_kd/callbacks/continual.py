@@ -46,6 +46,9 @@ class ContinualMetrics(Callback):
         # On every rank: under DDP `trainer.log_dir` broadcasts rank zero's path, a collective that would hang if
         # only rank zero asked for it.
         log_dir = trainer.log_dir
+        writes_files = trainer.is_global_zero and log_dir is not None
+        if writes_files:
+            os.makedirs(log_dir, exist_ok=True)
         report: dict[str, Any] = {"tasks_done": done, "epoch": trainer.current_epoch}
         for prefix in ("", "head_"):
             R = getattr(pl_module, f"{prefix}accuracy_matrix", None)
@@ -55,21 +58,19 @@ class ContinualMetrics(Callback):
             summary = {f"{prefix}{name}": fn(R) for name, fn in SUMMARIES.items()}
             report.update(summary)
             report[f"{prefix}accuracy_matrix"] = [[None if v != v else v for v in row] for row in R.tolist()]
+            image = accuracy_matrix_image(R)
             for logger in trainer.loggers:
                 logger.log_metrics({f"continual/{k}": v for k, v in summary.items()}, step=trainer.global_step)
                 if isinstance(logger, TensorBoardLogger):
-                    image = accuracy_matrix_image(R)
                     logger.experiment.add_image(f"continual/{prefix}accuracy_matrix", image, done, dataformats="CHW")
-            if trainer.is_global_zero and log_dir is not None:
+            if writes_files:
                 self._write_csv(os.path.join(log_dir, f"{prefix}accuracy_matrix.csv"), R)
-        if trainer.is_global_zero and log_dir is not None:
-            os.makedirs(log_dir, exist_ok=True)
+        if writes_files:
             with open(os.path.join(log_dir, "continual_metrics.json"), "w") as f:
                 json.dump(report, f, indent=2)
 
     @staticmethod
     def _write_csv(path: str, R: Tensor) -> None:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["after_task"] + [f"task{j}" for j in range(R.shape[1])])
